@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from django.conf import settings
 from django.db import transaction
@@ -265,7 +265,7 @@ async def _score_all(
                 outcome = criterion_outcome_from_model(
                     parsed=parsed, raw=raw, candidate_turns=candidate_turns
                 )
-        await sync_to_async(criterion_score_save)(report=report, criterion=job.criterion, outcome=outcome)
+        await database_sync_to_async(criterion_score_save)(report=report, criterion=job.criterion, outcome=outcome)
         done += 1
         await realtime.send_frame(layer, group, _progress_frame(report, done))
 

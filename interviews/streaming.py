@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from django.conf import settings
 
@@ -82,7 +82,7 @@ async def stream_reply(*, turn: Turn, messages: list[dict[str, str]]) -> Turn:
                     await flush()
                 if now - outbox.last_save >= settings.INTERVIEW_PARTIAL_SAVE_SECONDS:
                     outbox.last_save = now
-                    await sync_to_async(services.interviewer_turn_save_partial)(
+                    await database_sync_to_async(services.interviewer_turn_save_partial)(
                         turn_id=turn.pk, content=outbox.text
                     )
         except llm.LLMError as exc:
@@ -94,7 +94,7 @@ async def stream_reply(*, turn: Turn, messages: list[dict[str, str]]) -> Turn:
         text = outbox.text.strip()
         if status == Turn.Status.COMPLETE and not text:
             status, error = Turn.Status.FAILED, "The model returned an empty reply."
-        finished = await sync_to_async(services.interviewer_turn_finish)(
+        finished = await database_sync_to_async(services.interviewer_turn_finish)(
             turn_id=turn.pk,
             content=text,
             status=status,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from unittest import mock
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -30,7 +30,7 @@ def cookie_for(user) -> bytes:
 async def connect(session_id: int, user=None, origin=ORIGIN):
     headers = [origin, (b"host", b"127.0.0.1:8000")]
     if user is not None:
-        headers.append((b"cookie", await sync_to_async(cookie_for)(user)))
+        headers.append((b"cookie", await database_sync_to_async(cookie_for)(user)))
     communicator = WebsocketCommunicator(application, f"/ws/interviews/{session_id}/", headers=headers)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
@@ -55,7 +55,7 @@ async def test_anonymous_users_are_refused(session):
 
 
 async def test_candidate_cannot_join_another_candidates_session(session):
-    stranger = await sync_to_async(UserFactory)()
+    stranger = await database_sync_to_async(UserFactory)()
     _, connected, code = await connect(session.pk, stranger)
     assert not connected and code == 4403
 
@@ -83,7 +83,7 @@ async def test_a_message_is_stored_before_it_is_acknowledged_and_other_tabs_see_
     await tab.send_json_to({"type": realtime.CANDIDATE_MESSAGE, "client_id": "m1", "text": "Who uses it?"})
     ack = await tab.receive_json_from(timeout=5)
     assert ack["type"] == realtime.TURN_ACK and ack["client_id"] == "m1" and ack["created"]
-    stored = await sync_to_async(Turn.objects.get)(pk=ack["turn"]["id"])
+    stored = await database_sync_to_async(Turn.objects.get)(pk=ack["turn"]["id"])
     assert stored.content == "Who uses it?" and stored.seq == ack["turn"]["seq"] == 2
     enqueued.assert_called_once_with(stored.pk)
     seen = await other_tab.receive_json_from(timeout=5)
@@ -102,13 +102,13 @@ async def test_an_invalid_message_gets_an_error_and_stores_nothing(session, enqu
     await communicator.send_json_to({"type": realtime.CANDIDATE_MESSAGE, "client_id": "e", "text": " "})
     error = await communicator.receive_json_from(timeout=5)
     assert error == {"type": realtime.ERROR, "code": "message_empty", "message": errors.MESSAGE_EMPTY, "client_id": "e"}
-    assert await sync_to_async(session.turns.count)() == 1
+    assert await database_sync_to_async(session.turns.count)() == 1
     enqueued.assert_not_called()
     await communicator.disconnect()
 
 
 async def test_staff_can_watch_but_not_speak(session, enqueued):
-    staff = await sync_to_async(UserFactory)(is_staff=True)
+    staff = await database_sync_to_async(UserFactory)(is_staff=True)
     communicator, connected, _ = await connect(session.pk, staff)
     assert connected
     assert (await communicator.receive_json_from(timeout=5))["type"] == realtime.SYNC
@@ -119,11 +119,11 @@ async def test_staff_can_watch_but_not_speak(session, enqueued):
 
 
 async def test_a_reconnect_mid_reply_gets_the_reply_so_far_from_the_live_snapshot(session):
-    reply = await sync_to_async(add_turn)(
+    reply = await database_sync_to_async(add_turn)(
         session, Turn.Role.INTERVIEWER, "How many", status=Turn.Status.STREAMING
     )
     # The database has the last periodic save; Redis has every character sent so far.
-    await sync_to_async(live._sync_client().set)(live.partial_key(reply.pk), "How many requests per second")
+    await database_sync_to_async(live._sync_client().set)(live.partial_key(reply.pk), "How many requests per second")
     communicator, _, _ = await connect(session.pk, session.candidate)
     sync = await communicator.receive_json_from(timeout=5)
     streaming = next(t for t in sync["turns"] if t["id"] == reply.pk)
@@ -136,7 +136,7 @@ async def test_frames_sent_to_the_session_group_reach_the_socket(session):
     communicator, _, _ = await connect(session.pk, session.candidate)
     await communicator.receive_json_from(timeout=5)
     frame = {"type": realtime.TURN_DELTA, "turn_id": 9, "seq": 1, "offset": 0, "text": "Hi"}
-    await sync_to_async(realtime.publish)(realtime.session_group(session.pk), frame)
+    await database_sync_to_async(realtime.publish)(realtime.session_group(session.pk), frame)
     assert await communicator.receive_json_from(timeout=5) == frame
     await communicator.disconnect()
 
@@ -148,7 +148,7 @@ async def test_ending_the_interview_ends_the_session_and_tells_every_tab(session
         await communicator.send_json_to({"type": realtime.END_SESSION})
         ended = await communicator.receive_json_from(timeout=5)
     assert ended["type"] == realtime.SESSION_ENDED and ended["reason"] == "candidate"
-    refreshed = await sync_to_async(InterviewSession.objects.get)(pk=session.pk)
+    refreshed = await database_sync_to_async(InterviewSession.objects.get)(pk=session.pk)
     assert refreshed.status == InterviewSession.Status.ENDED
     grade.assert_called_once()
     await communicator.disconnect()
@@ -160,7 +160,7 @@ async def test_the_clock_ends_the_session_at_the_deadline_while_connected(enqueu
     from django.utils import timezone
 
     started = timezone.now() - timedelta(minutes=30) + timedelta(seconds=1)
-    session = await sync_to_async(InterviewSessionFactory)(
+    session = await database_sync_to_async(InterviewSessionFactory)(
         started_at=started, deadline_at=started + timedelta(minutes=30)
     )
     communicator, _, _ = await connect(session.pk, session.candidate)
