@@ -187,15 +187,15 @@ def celery_worker_command(queue: str, concurrency: int) -> list[str]:
     return [
         str(VENV_BIN / "celery"), "-A", "interview_platform", "worker",
         "-Q", queue, "-P", "threads", "-c", str(concurrency),
-        "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
+        "-n", f"{queue.replace(',', '+')}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
     ]  # fmt: skip
 
 
-def celery_beat_command() -> list[str]:
-    VAR.mkdir(exist_ok=True)
+def celery_beat_command(schedule: Path = VAR / "celerybeat-schedule") -> list[str]:
+    schedule.parent.mkdir(parents=True, exist_ok=True)
     return [
         str(VENV_BIN / "celery"), "-A", "interview_platform", "beat",
-        "-s", str(VAR / "celerybeat-schedule"), "-l", "INFO",
+        "-s", str(schedule), "-l", "INFO",
     ]  # fmt: skip
 
 
