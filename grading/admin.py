@@ -13,7 +13,15 @@ class CriterionScoreInline(admin.TabularInline):
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    list_display = ("session", "status", "overall_score", "result", "model_name", "prompt_version", "rubric_version")
+    list_display = (
+        "session",
+        "status",
+        "overall_score",
+        "result",
+        "model_name",
+        "prompt_version",
+        "rubric_version",
+    )
     list_filter = ("status", "result")
     readonly_fields = ("session", "claimed_at", "attempts", "criteria_total", "criteria_done", "completed_at")
     inlines = [CriterionScoreInline]

@@ -25,9 +25,7 @@ class Criterion(models.Model):
     class Meta:
         ordering = ["question", "position"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["question", "rubric_version", "key"], name="criterion_unique_key"
-            )
+            models.UniqueConstraint(fields=["question", "rubric_version", "key"], name="criterion_unique_key")
         ]
         indexes = [
             HnswIndex(
@@ -95,9 +93,7 @@ class CriterionScore(models.Model):
 
     class Meta:
         ordering = ["criterion__position"]
-        constraints = [
-            models.UniqueConstraint(fields=["report", "criterion"], name="score_unique_criterion")
-        ]
+        constraints = [models.UniqueConstraint(fields=["report", "criterion"], name="score_unique_criterion")]
 
     def __str__(self) -> str:
         return f"{self.criterion}: {self.score}"

@@ -75,7 +75,7 @@ def criterion_schema(options: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "critique": {"type": "string", "minLength": 20, "maxLength": 600},
+            "critique": {"type": "string", "minLength": 20, "maxLength": 400},
             "score": {"type": "integer", "enum": list(SCORE_LEVELS)},
             "evidence": {"type": "array", "items": evidence_item, "maxItems": MAX_EVIDENCE if options else 0},
         },
@@ -179,7 +179,8 @@ def _criterion_job(session: InterviewSession, criterion: Criterion) -> Criterion
             if option not in options and len(options) < MAX_EVIDENCE_OPTIONS:
                 options.append(option)
     turns_text = "\n".join(
-        f"[turn {turn.seq}] {turn.content[:MAX_TURN_CHARS]}" for turn in sorted(retrieved, key=lambda t: t.seq)
+        f"[turn {turn.seq}] {turn.content[:MAX_TURN_CHARS]}"
+        for turn in sorted(retrieved, key=lambda t: t.seq)
     )
     levels = {str(k): v for k, v in criterion.levels.items()}
     prompt = _prompt_template().format(
@@ -238,9 +239,7 @@ def _progress_frame(report: Report, done: int) -> dict[str, Any]:
     }
 
 
-async def _score_all(
-    *, report: Report, jobs: list[CriterionJob], candidate_turns: dict[int, str]
-) -> None:
+async def _score_all(*, report: Report, jobs: list[CriterionJob], candidate_turns: dict[int, str]) -> None:
     """Requests every criterion at once (vLLM batches them), saving and reporting each as it lands."""
     layer = channel_layers.make_backend("default")
     group = realtime.report_group(report.session_id)
@@ -265,7 +264,9 @@ async def _score_all(
                 outcome = criterion_outcome_from_model(
                     parsed=parsed, raw=raw, candidate_turns=candidate_turns
                 )
-        await database_sync_to_async(criterion_score_save)(report=report, criterion=job.criterion, outcome=outcome)
+        await database_sync_to_async(criterion_score_save)(
+            report=report, criterion=job.criterion, outcome=outcome
+        )
         done += 1
         await realtime.send_frame(layer, group, _progress_frame(report, done))
 
@@ -300,7 +301,8 @@ def report_grade(*, report_id: int) -> Report | None:
         Report.objects.filter(pk=report.pk).update(status=Report.Status.FAILED, error=str(error)[:2000])
         report.refresh_from_db()
         realtime.publish(
-            realtime.report_group(session.pk), {**_progress_frame(report, report.criteria_done), "error": str(error)[:300]}
+            realtime.report_group(session.pk),
+            {**_progress_frame(report, report.criteria_done), "error": str(error)[:300]},
         )
         raise
     realtime.publish(realtime.report_group(session.pk), _progress_frame(report, report.criteria_done))

@@ -70,7 +70,7 @@ def ensure_postgres(database: str) -> str:
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{database}"')  # noqa: S608 (our own constant name)
+            conn.execute(f'CREATE DATABASE "{database}"')
     with psycopg.connect(server.get_uri(database), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     return server.get_uri(database)
@@ -330,7 +330,11 @@ def demo() -> int:
     port = int(env.get("DEMO_PORT", "8000"))
     with running_stack(env) as stack:
         try:
-            say("starting PostgreSQL (embedded, pgvector)" if "DATABASE_URL" not in env else "using DATABASE_URL")
+            say(
+                "starting PostgreSQL (embedded, pgvector)"
+                if "DATABASE_URL" not in env
+                else "using DATABASE_URL"
+            )
             env["DATABASE_URL"] = ensure_postgres("interviews")
             ensure_redis(stack, env["REDIS_URL"])
             if own_llm:
@@ -350,7 +354,9 @@ def demo() -> int:
             stack.start("worker-grading", celery_worker_command("grading", 2))
             stack.start("beat", celery_beat_command())
             stack.start("web", daphne_command(port))
-            wait_until(lambda: http_answers(f"http://127.0.0.1:{port}/accounts/login/"), timeout=60, what="daphne")
+            wait_until(
+                lambda: http_answers(f"http://127.0.0.1:{port}/accounts/login/"), timeout=60, what="daphne"
+            )
             wait_for_llm(stack, env["LLM_BASE_URL"])
             say(f"ready: open http://127.0.0.1:{port}/  (logs in {LOG_DIR}; Ctrl-C stops everything)")
             while True:

@@ -32,9 +32,7 @@ def _load() -> SentenceTransformer:
 def embed_many(texts: list[str]) -> list[list[float]]:
     if not texts:
         return []
-    vectors = _load().encode(
-        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    vectors = _load().encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     return [vector.tolist() for vector in vectors]
 
 

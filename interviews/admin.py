@@ -7,7 +7,17 @@ from interviews.models import InterviewSession, Question, Turn
 class CriterionInline(admin.StackedInline):
     model = Criterion
     extra = 0
-    fields = ("rubric_version", "position", "key", "title", "dimension", "weight", "description", "levels", "reference_points")
+    fields = (
+        "rubric_version",
+        "position",
+        "key",
+        "title",
+        "dimension",
+        "weight",
+        "description",
+        "levels",
+        "reference_points",
+    )
 
 
 @admin.register(Question)

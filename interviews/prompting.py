@@ -3,7 +3,10 @@
 Layout, chosen so vLLM's prefix cache serves most of every request: the system message depends only
 on the session (question, plan, rubric), so it is byte-identical on every turn; the conversation
 follows and only grows at its end; the per-turn notes (phase, time left, rubric points not yet
-covered) come last, where changing them invalidates nothing before them.
+covered) are appended to the last candidate message, where changing them invalidates nothing
+before it. They are not a second system message: many chat templates (Mistral's, for one) reject
+a system message after the first, or roles that do not alternate, so consecutive messages of one
+role are merged too.
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ def _phase_line(phase: dict) -> str:  # type: ignore[type-arg]
 
 def opening_message(*, session: InterviewSession) -> str:
     question = session.question
-    return _template("opening.txt").format(
-        duration=sum(phase["minutes"] for phase in session.phase_plan),
-        title=question.title,
-        prompt=question.prompt.strip(),
-        phases=", ".join(phase["title"].lower() for phase in session.phase_plan),
-    ).strip()
+    return (
+        _template("opening.txt")
+        .format(
+            duration=sum(phase["minutes"] for phase in session.phase_plan),
+            title=question.title,
+            prompt=question.prompt.strip(),
+            phases=", ".join(phase["title"].lower() for phase in session.phase_plan),
+        )
+        .strip()
+    )
 
 
 def system_message(*, session: InterviewSession) -> str:
@@ -49,14 +56,18 @@ def system_message(*, session: InterviewSession) -> str:
 
     question = session.question
     rubric = "\n".join(f"- {c.title}: {c.description}" for c in criteria_for_session(session=session))
-    return _template("system.txt").format(
-        title=question.title,
-        prompt=question.prompt.strip(),
-        duration=sum(phase["minutes"] for phase in session.phase_plan),
-        phase_plan="\n".join(_phase_line(phase) for phase in session.phase_plan),
-        focus=question.interviewer_focus.strip(),
-        rubric=rubric,
-    ).strip()
+    return (
+        _template("system.txt")
+        .format(
+            title=question.title,
+            prompt=question.prompt.strip(),
+            duration=sum(phase["minutes"] for phase in session.phase_plan),
+            phase_plan="\n".join(_phase_line(phase) for phase in session.phase_plan),
+            focus=question.interviewer_focus.strip(),
+            rubric=rubric,
+        )
+        .strip()
+    )
 
 
 def uncovered_criteria(*, session: InterviewSession, latest_turn: Turn) -> list[str]:
@@ -99,16 +110,20 @@ def notes_message(*, session: InterviewSession, latest_turn: Turn, now: datetime
     moving_on = ""
     if phase_left < 1 and phase.index + 1 < len(session.phase_plan):
         next_phase = session.phase_plan[phase.index + 1]
-        moving_on = f" Time to move on: steer the candidate to \"{next_phase['title']}\"."
+        moving_on = f' Time to move on: steer the candidate to "{next_phase["title"]}".'
     uncovered = uncovered_criteria(session=session, latest_turn=latest_turn)
-    return _template("notes.txt").format(
-        phase_title=phase.title,
-        phase_goal=phase.goal.rstrip("."),
-        phase_minutes_left=f"{phase_left:.0f}",
-        total_minutes_left=f"{total_left:.0f}",
-        moving_on=moving_on,
-        uncovered="\n".join(uncovered) or "- (none: ask the candidate to go deeper on their design)",
-    ).strip()
+    return (
+        _template("notes.txt")
+        .format(
+            phase_title=phase.title,
+            phase_goal=phase.goal.rstrip("."),
+            phase_minutes_left=f"{phase_left:.0f}",
+            total_minutes_left=f"{total_left:.0f}",
+            moving_on=moving_on,
+            uncovered="\n".join(uncovered) or "- (none: ask the candidate to go deeper on their design)",
+        )
+        .strip()
+    )
 
 
 def build_messages(*, session: InterviewSession, reply: Turn, now: datetime) -> list[dict[str, str]]:
@@ -137,11 +152,21 @@ def build_messages(*, session: InterviewSession, reply: Turn, now: datetime) -> 
         - estimate_tokens(notes)
         - 64  # chat-template overhead per message, roughly
     )
-    conversation = trim_history(conversation, budget_tokens=budget)
-    messages = [{"role": "system", "content": system}, *conversation]
-    if notes:
-        messages.append({"role": "system", "content": notes})
-    return messages
+    conversation = merge_same_role(trim_history(conversation, budget_tokens=budget))
+    if notes and conversation and conversation[-1]["role"] == "user":
+        last = conversation[-1]
+        conversation[-1] = {"role": "user", "content": f"{last['content']}\n\n---\n{notes}"}
+    return [{"role": "system", "content": system}, *conversation]
+
+
+def merge_same_role(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    merged: list[dict[str, str]] = []
+    for message in messages:
+        if merged and merged[-1]["role"] == message["role"]:
+            merged[-1] = {"role": message["role"], "content": f"{merged[-1]['content']}\n\n{message['content']}"}
+        else:
+            merged.append(dict(message))
+    return merged
 
 
 def trim_history(messages: list[dict[str, str]], *, budget_tokens: int) -> list[dict[str, str]]:

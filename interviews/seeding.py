@@ -39,7 +39,7 @@ class SeedError(ValueError):
         self.problems = problems
 
 
-def _validate(data: Any, source: str) -> list[str]:  # noqa: C901 (one flat list of rules reads best)
+def _validate(data: Any, source: str) -> list[str]:
     if not isinstance(data, dict):
         return [f"{source}: the file must hold one question (a mapping)"]
     problems = []

@@ -13,7 +13,7 @@ from django.utils import timezone
 from interview_platform import errors, realtime
 from interviews import live, prompting
 from interviews.models import InterviewSession, Question, Turn
-from interviews.selectors import session_phase, turn_as_frame
+from interviews.selectors import session_phase
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +100,7 @@ def _turn_record_candidate(
         ).count()
         if recent >= settings.INTERVIEW_MESSAGES_PER_MINUTE:
             raise errors.message_rate_limited()
-        streaming_ids = list(
-            session.turns.filter(status=Turn.Status.STREAMING).values_list("pk", flat=True)
-        )
+        streaming_ids = list(session.turns.filter(status=Turn.Status.STREAMING).values_list("pk", flat=True))
         try:
             with transaction.atomic():
                 turn = Turn.objects.create(
@@ -184,9 +182,9 @@ STALE_STREAM_AFTER = timedelta(minutes=10)
 def turn_fail_stale_streams(*, now=None) -> int:  # type: ignore[no-untyped-def]
     """A reply whose worker died without redelivery must not look 'streaming' forever."""
     now = now or timezone.now()
-    return Turn.objects.filter(
-        status=Turn.Status.STREAMING, created_at__lt=now - STALE_STREAM_AFTER
-    ).update(status=Turn.Status.FAILED, error="The reply was interrupted.", completed_at=now)
+    return Turn.objects.filter(status=Turn.Status.STREAMING, created_at__lt=now - STALE_STREAM_AFTER).update(
+        status=Turn.Status.FAILED, error="The reply was interrupted.", completed_at=now
+    )
 
 
 # --- The interviewer's side, called by the streaming task ----------------------------------------
@@ -252,4 +250,3 @@ def interviewer_turn_finish(
     turn.completed_at = timezone.now()
     turn.save()
     return turn
-

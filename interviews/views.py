@@ -52,9 +52,7 @@ def session_start(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _session_for(request: HttpRequest, session_id: int) -> InterviewSession:
-    session = (
-        InterviewSession.objects.select_related("question", "candidate").filter(pk=session_id).first()
-    )
+    session = InterviewSession.objects.select_related("question", "candidate").filter(pk=session_id).first()
     # 404, not 403: another candidate's session ids are not confirmed to exist.
     if session is None or not selectors.session_can_view(user=request.user, session=session):
         raise Http404("No such interview.")

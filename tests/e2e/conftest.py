@@ -46,7 +46,7 @@ class LiveStack:
 
 
 @pytest.fixture(scope="module")
-def live_stack(django_db_setup, django_db_blocker, llm_base_url) -> Iterator[LiveStack]:  # noqa: ARG001
+def live_stack(django_db_setup, django_db_blocker, llm_base_url) -> Iterator[LiveStack]:
     port = _free_port()
     env = {
         **os.environ,
@@ -61,9 +61,7 @@ def live_stack(django_db_setup, django_db_blocker, llm_base_url) -> Iterator[Liv
         stack.start("e2e-beat", devstack.celery_beat_command(devstack.VAR / "e2e-celerybeat-schedule"))
         stack.start("e2e-web", devstack.daphne_command(port))
         base_url = f"http://127.0.0.1:{port}"
-        devstack.wait_until(
-            lambda: devstack.http_answers(base_url + "/healthz"), timeout=60, what="daphne"
-        )
+        devstack.wait_until(lambda: devstack.http_answers(base_url + "/healthz"), timeout=60, what="daphne")
         stack.check_alive()
         yield LiveStack(base_url=base_url, log_dir=devstack.LOG_DIR)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import timedelta
 
@@ -101,7 +102,7 @@ def test_a_candidate_runs_a_whole_interview_in_the_browser(live_stack, browser, 
     page.keyboard.press("Enter")
     partials = wait_for_reply(page, replies_before=1)
     assert len(partials) >= 2, f"the reply arrived in one piece, not streamed: {partials}"
-    assert all(len(a) < len(b) for a, b in zip(partials, partials[1:], strict=False))
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(partials))
 
     # Answer 2: reload in the middle of the reply; the rest arrives with no gap and no duplicate.
     page.get_by_label("Your answer").fill(ANSWERS[1])
@@ -138,7 +139,9 @@ def test_a_candidate_runs_a_whole_interview_in_the_browser(live_stack, browser, 
     candidate_turns = {t.seq: t.content for t in turns if t.role == Turn.Role.CANDIDATE}
     for score in report.scores.all():
         for item in score.evidence:
-            assert quote_is_verified(quote=item["quote"], turn_seq=item["turn_seq"], candidate_turns=candidate_turns)
+            assert quote_is_verified(
+                quote=item["quote"], turn_seq=item["turn_seq"], candidate_turns=candidate_turns
+            )
     page_text = page.locator("main").inner_text()
     for score in report.scores.select_related("criterion"):
         assert score.criterion.title in page_text

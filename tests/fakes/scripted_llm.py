@@ -51,7 +51,9 @@ class ScriptedLLM:
                 pass
 
             def do_GET(self) -> None:
-                body = json.dumps({"object": "list", "data": [{"id": "scripted", "object": "model"}]}).encode()
+                body = json.dumps(
+                    {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
+                ).encode()
                 self._respond(200, body)
 
             def do_POST(self) -> None:
@@ -75,8 +77,14 @@ class ScriptedLLM:
                             self.close_connection = True
                             return
                         time.sleep(script.seconds_per_token)
-                        self._event({"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]})
-                    usage = {"prompt_tokens": 50, "completion_tokens": len(script.tokens), "total_tokens": 50 + len(script.tokens)}
+                        self._event(
+                            {"choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}
+                        )
+                    usage = {
+                        "prompt_tokens": 50,
+                        "completion_tokens": len(script.tokens),
+                        "total_tokens": 50 + len(script.tokens),
+                    }
                     self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                     self._event({"choices": [], "usage": usage})
                     self._chunk(b"data: [DONE]\n\n")
@@ -85,7 +93,13 @@ class ScriptedLLM:
                     script.client_disconnects += 1
 
             def _event(self, payload: dict) -> None:
-                payload = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "scripted", **payload}
+                payload = {
+                    "id": "c1",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "scripted",
+                    **payload,
+                }
                 self._chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
             def _chunk(self, data: bytes) -> None:

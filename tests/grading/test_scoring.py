@@ -61,7 +61,12 @@ def test_a_score_without_verified_evidence_is_capped_at_the_lowest_level():
 def test_evidence_options_are_verbatim_sentences_of_the_turn():
     text = "Use a token bucket. It allows bursts!\nOK.\nRedis holds the counters; Lua keeps it atomic."
     sentences = evidence_sentences(text)
-    assert sentences == ["Use a token bucket.", "It allows bursts!", "Redis holds the counters;", "Lua keeps it atomic."]
+    assert sentences == [
+        "Use a token bucket.",
+        "It allows bursts!",
+        "Redis holds the counters;",
+        "Lua keeps it atomic.",
+    ]
     assert all(s in text for s in sentences)
 
 
@@ -83,12 +88,14 @@ def test_retrieval_returns_the_candidates_own_turns_nearest_first():
     ]
     for text in texts:
         add_turn(session, Turn.Role.CANDIDATE, text, embedding=embeddings.embed(text))
-    add_turn(session, Turn.Role.INTERVIEWER, "Which algorithm?", embedding=embeddings.embed("Which algorithm?"))
+    add_turn(
+        session, Turn.Role.INTERVIEWER, "Which algorithm?", embedding=embeddings.embed("Which algorithm?")
+    )
     add_turn(other_session, Turn.Role.CANDIDATE, "token bucket", embedding=embeddings.embed("token bucket"))
     found = candidate_turns_for_vector(
         session_id=session.pk, vector=embeddings.embed("rate limiting algorithm: token bucket"), limit=2
     )
-    assert [turn.content for turn in found][0] == texts[1]
+    assert found[0].content == texts[1]
     assert len(found) == 2 and all(turn.content in texts for turn in found)
 
 

@@ -101,7 +101,12 @@ async def test_an_invalid_message_gets_an_error_and_stores_nothing(session, enqu
     assert (await communicator.receive_json_from(timeout=5))["message"] == errors.FRAME_UNKNOWN
     await communicator.send_json_to({"type": realtime.CANDIDATE_MESSAGE, "client_id": "e", "text": " "})
     error = await communicator.receive_json_from(timeout=5)
-    assert error == {"type": realtime.ERROR, "code": "message_empty", "message": errors.MESSAGE_EMPTY, "client_id": "e"}
+    assert error == {
+        "type": realtime.ERROR,
+        "code": "message_empty",
+        "message": errors.MESSAGE_EMPTY,
+        "client_id": "e",
+    }
     assert await database_sync_to_async(session.turns.count)() == 1
     enqueued.assert_not_called()
     await communicator.disconnect()
@@ -123,7 +128,9 @@ async def test_a_reconnect_mid_reply_gets_the_reply_so_far_from_the_live_snapsho
         session, Turn.Role.INTERVIEWER, "How many", status=Turn.Status.STREAMING
     )
     # The database has the last periodic save; Redis has every character sent so far.
-    await database_sync_to_async(live._sync_client().set)(live.partial_key(reply.pk), "How many requests per second")
+    await database_sync_to_async(live._sync_client().set)(
+        live.partial_key(reply.pk), "How many requests per second"
+    )
     communicator, _, _ = await connect(session.pk, session.candidate)
     sync = await communicator.receive_json_from(timeout=5)
     streaming = next(t for t in sync["turns"] if t["id"] == reply.pk)
@@ -169,4 +176,3 @@ async def test_the_clock_ends_the_session_at_the_deadline_while_connected(enqueu
         ended = await communicator.receive_json_from(timeout=5)
     assert ended["type"] == realtime.SESSION_ENDED and ended["reason"] == "time_up"
     await communicator.disconnect()
-

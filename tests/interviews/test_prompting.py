@@ -45,9 +45,15 @@ def test_the_system_message_is_byte_identical_across_turns(session_with_rubric):
     )
     assert first[0] == later[0] and first[0]["role"] == "system"
     # The conversation grows only at its end: the earlier prefix is unchanged.
-    assert later[1:2] == [{"role": "user", "content": first_turn.content}]
-    assert first[-1]["role"] == later[-1]["role"] == "system"
+    assert later[1:3] == [
+        {"role": "user", "content": first_turn.content},
+        {"role": "assistant", "content": "Why that number?"},
+    ]
+    # The per-turn notes ride on the newest candidate message only.
+    assert first[-1]["role"] == later[-1]["role"] == "user"
+    assert first[-1]["content"].startswith(first_turn.content)
     assert "Requirements" in first[-1]["content"] and "Deep dive" in later[-1]["content"]
+    assert [m["role"] for m in later].count("system") == 1
 
 
 def test_uncovered_criteria_leave_out_what_the_candidate_already_covered(session_with_rubric):
@@ -57,3 +63,15 @@ def test_uncovered_criteria_leave_out_what_the_candidate_already_covered(session
     uncovered = prompting.uncovered_criteria(session=session, latest_turn=turn)
     assert uncovered, "the criteria the candidate did not touch are offered"
     assert not any("Rate-limiting algorithm" in line for line in uncovered)
+
+
+def test_roles_alternate_even_when_a_reply_was_empty():
+    messages = [
+        {"role": "assistant", "content": "Welcome."},
+        {"role": "user", "content": "First."},
+        {"role": "user", "content": "Second."},
+    ]
+    assert prompting.merge_same_role(messages) == [
+        {"role": "assistant", "content": "Welcome."},
+        {"role": "user", "content": "First.\n\nSecond."},
+    ]
