@@ -163,7 +163,10 @@ def merge_same_role(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     merged: list[dict[str, str]] = []
     for message in messages:
         if merged and merged[-1]["role"] == message["role"]:
-            merged[-1] = {"role": message["role"], "content": f"{merged[-1]['content']}\n\n{message['content']}"}
+            merged[-1] = {
+                "role": message["role"],
+                "content": f"{merged[-1]['content']}\n\n{message['content']}",
+            }
         else:
             merged.append(dict(message))
     return merged

@@ -169,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         default="var/models/SmolLM2-135M-Instruct",
         help="output Hugging Face directory (default: %(default)s)",
     )
-    parser.add_argument(
-        "--var", default="var", help="var directory, for downloads (default: %(default)s)"
-    )
+    parser.add_argument("--var", default="var", help="var directory, for downloads (default: %(default)s)")
     args = parser.parse_args(argv)
 
     out_dir = Path(args.out).resolve()

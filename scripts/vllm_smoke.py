@@ -159,9 +159,7 @@ def validate_grade(obj) -> list[str]:
     return errs
 
 
-def check_json_schema(
-    base: str, model: str, api_key: str, max_tokens: int, timeout: float
-) -> list[str]:
+def check_json_schema(base: str, model: str, api_key: str, max_tokens: int, timeout: float) -> list[str]:
     print("== (b) chat completion with response_format json_schema")
     transcript = "\n".join(f"turn {i + 1} (candidate): {q}" for i, q in enumerate(QUOTES))
     payload = {
@@ -191,9 +189,7 @@ def check_json_schema(
     choice = body["choices"][0]
     content = choice["message"].get("content") or ""
     print(f"content: {content}")
-    print(
-        f"finish_reason={choice.get('finish_reason')} usage={body.get('usage')} in {elapsed:.2f} s"
-    )
+    print(f"finish_reason={choice.get('finish_reason')} usage={body.get('usage')} in {elapsed:.2f} s")
     try:
         obj = json.loads(content)
     except json.JSONDecodeError as exc:
@@ -215,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="smollm2-135m-instruct", help="served model name")
     parser.add_argument("--api-key", default="EMPTY")
     parser.add_argument("--max-tokens", type=int, default=100, help="for the streaming check")
-    parser.add_argument(
-        "--json-max-tokens", type=int, default=400, help="for the json_schema check"
-    )
+    parser.add_argument("--json-max-tokens", type=int, default=400, help="for the json_schema check")
     parser.add_argument("--timeout", type=float, default=120.0, help="per request, seconds")
     args = parser.parse_args(argv)
     base = args.base_url.rstrip("/")
