@@ -1,12 +1,14 @@
 """Grading v1: each criterion scored from the candidate's own words, retrieved with pgvector.
 
 Per criterion the model writes a critique, then a score on the criterion's levels, then picks
-evidence, all under a JSON schema vLLM enforces while decoding. Evidence is offered as an enum of
-sentences cut verbatim from the retrieved candidate turns, and every quote is still checked against
-the turn it cites (a server that ignores the schema cannot sneak an invented quote in): an
-unverifiable quote is dropped and the criterion flagged, and a criterion left without verified
-evidence cannot score above level 1. All criteria of a session are requested at once so vLLM
-batches them.
+evidence, all under a JSON schema vLLM enforces while decoding. Evidence is picked by number from a
+list of sentences cut verbatim from the retrieved candidate turns, each labelled with its turn, so
+the model cannot invent a quote; every quote is still checked against the turn it cites (a server
+that ignores the schema, or a bad number, cannot sneak one in): an unverifiable quote is dropped
+and the criterion flagged, and a criterion left without verified evidence cannot score above
+level 1. The schema is the same for every request, so the server compiles its grammar once (an
+enum of each transcript's sentences made vLLM compile a new grammar per request: ~40 s each on a
+CPU). All criteria of a session are requested at once so vLLM batches them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -42,16 +43,17 @@ MAX_EVIDENCE_OPTIONS = 24
 MAX_TURN_CHARS = 900
 MAX_EVIDENCE = 3
 GRADING_MAX_TOKENS = 400
-GRADING_TEMPERATURE = 0.0
+# A criterion whose answer is unusable (truncated JSON, say) is asked again, warmer, so the retry
+# can take another path; after that it gets the floor and a review flag rather than block the report.
+GRADING_ATTEMPTS = (0.0, 0.4, 0.8)
 CLAIM_EXPIRES_AFTER = timedelta(minutes=15)
 # The overall result from the weighted mean score (levels 1-4); the report page states these.
 RESULT_THRESHOLDS = ((3.0, Report.Result.STRONG), (2.0, Report.Result.MIXED), (0.0, Report.Result.WEAK))
 
 FLAG_QUOTE_DROPPED = "A quote the model gave was not found in the cited turn and was dropped."
 FLAG_NO_EVIDENCE_CAP = "No verifiable evidence: the score was capped at level 1."
+FLAG_MODEL_UNUSABLE = "The model gave no usable grade for this criterion; it needs human review."
 CRITIQUE_SILENT = "The candidate said nothing in this interview, so there is no evidence for this criterion."
-
-EVIDENCE_OPTION = re.compile(r"^\[turn (\d+)\] (.+)$", re.S)
 
 
 @functools.cache
@@ -70,25 +72,31 @@ def quote_is_verified(*, quote: str, turn_seq: int, candidate_turns: dict[int, s
     return content is not None and bool(needle) and needle in normalize(content)
 
 
-def criterion_schema(options: list[str]) -> dict[str, Any]:
-    evidence_item: dict[str, Any] = {"type": "string", "enum": options} if options else {"type": "string"}
+def criterion_schema() -> dict[str, Any]:
+    evidence_item = {"type": "integer", "minimum": 1, "maximum": MAX_EVIDENCE_OPTIONS}
     return {
         "type": "object",
         "properties": {
             "critique": {"type": "string", "minLength": 20, "maxLength": 400},
             "score": {"type": "integer", "enum": list(SCORE_LEVELS)},
-            "evidence": {"type": "array", "items": evidence_item, "maxItems": MAX_EVIDENCE if options else 0},
+            "evidence": {"type": "array", "items": evidence_item, "maxItems": MAX_EVIDENCE},
         },
         "required": ["critique", "score", "evidence"],
         "additionalProperties": False,
     }
 
 
+@dataclass(frozen=True)
+class EvidenceOption:
+    turn_seq: int
+    sentence: str
+
+
 @dataclass
 class CriterionJob:
     criterion: Criterion
     messages: list[dict[str, str]]
-    options: list[str]
+    options: list[EvidenceOption]
 
 
 @dataclass
@@ -103,19 +111,18 @@ class CriterionOutcome:
 
 
 def criterion_outcome_from_model(
-    *, parsed: dict[str, Any], raw: str, candidate_turns: dict[int, str]
+    *, parsed: dict[str, Any], raw: str, options: list[EvidenceOption], candidate_turns: dict[int, str]
 ) -> CriterionOutcome:
     """Applies the checks no model output can get past: verified quotes, and the evidence floor."""
     model_score = parsed.get("score")
     if model_score not in SCORE_LEVELS:
-        raise llm.LLMError(f"score outside the levels: {model_score!r}")
+        raise llm.LLMUnusableOutput(f"score outside the levels: {model_score!r}")
     evidence, dropped, seen = [], 0, set()
-    for option in parsed.get("evidence") or []:
-        match = EVIDENCE_OPTION.match(option.strip()) if isinstance(option, str) else None
-        if match is None:
+    for number in parsed.get("evidence") or []:
+        if not isinstance(number, int) or not 1 <= number <= len(options):
             dropped += 1
             continue
-        turn_seq, quote = int(match.group(1)), match.group(2).strip()
+        turn_seq, quote = options[number - 1].turn_seq, options[number - 1].sentence
         if not quote_is_verified(quote=quote, turn_seq=turn_seq, candidate_turns=candidate_turns):
             dropped += 1
             continue
@@ -172,10 +179,10 @@ def _criterion_job(session: InterviewSession, criterion: Criterion) -> Criterion
     retrieved = candidate_turns_for_vector(
         session_id=session.pk, vector=list(criterion.embedding), limit=TURNS_PER_CRITERION
     )
-    options: list[str] = []
+    options: list[EvidenceOption] = []
     for turn in retrieved:
         for sentence in evidence_sentences(turn.content):
-            option = f"[turn {turn.seq}] {sentence}"
+            option = EvidenceOption(turn.seq, sentence)
             if option not in options and len(options) < MAX_EVIDENCE_OPTIONS:
                 options.append(option)
     turns_text = "\n".join(
@@ -193,6 +200,11 @@ def _criterion_job(session: InterviewSession, criterion: Criterion) -> Criterion
         level_4=levels["4"],
         reference_points="\n".join(f"- {point}" for point in criterion.reference_points),
         turns=turns_text or "(none)",
+        options="\n".join(
+            f"{number}. (turn {option.turn_seq}) {option.sentence}"
+            for number, option in enumerate(options, start=1)
+        )
+        or "(none)",
     )
     return CriterionJob(criterion, [{"role": "user", "content": prompt}], options)
 
@@ -239,11 +251,37 @@ def _progress_frame(report: Report, done: int) -> dict[str, Any]:
     }
 
 
+async def _grade_criterion(
+    client: Any, job: CriterionJob, candidate_turns: dict[int, str]
+) -> CriterionOutcome:
+    failures = []
+    for temperature in GRADING_ATTEMPTS:
+        try:
+            parsed, raw = await llm.complete_json(
+                client,
+                job.messages,
+                name="criterion_grade",
+                schema=criterion_schema(),
+                max_tokens=GRADING_MAX_TOKENS,
+                temperature=temperature,
+            )
+            return criterion_outcome_from_model(
+                parsed=parsed, raw=raw, options=job.options, candidate_turns=candidate_turns
+            )
+        except llm.LLMUnusableOutput as error:
+            failures.append(str(error))
+            logger.warning("criterion %s: unusable output: %s", job.criterion.key, error)
+    critique = "The grader could not produce a valid assessment of this criterion."
+    return CriterionOutcome(
+        SCORE_LEVELS[0], SCORE_LEVELS[0], critique, flags=[FLAG_MODEL_UNUSABLE], raw="\n---\n".join(failures)
+    )
+
+
 async def _score_all(*, report: Report, jobs: list[CriterionJob], candidate_turns: dict[int, str]) -> None:
     """Requests every criterion at once (vLLM batches them), saving and reporting each as it lands."""
     layer = channel_layers.make_backend("default")
     group = realtime.report_group(report.session_id)
-    client = llm.async_client()
+    client = llm.async_client(timeout=settings.LLM_GRADING_TIMEOUT_SECONDS)
     limit = asyncio.Semaphore(settings.LLM_GRADING_CONCURRENCY)
     done = report.criteria_done
 
@@ -253,17 +291,7 @@ async def _score_all(*, report: Report, jobs: list[CriterionJob], candidate_turn
             if not candidate_turns:
                 outcome = CriterionOutcome(SCORE_LEVELS[0], SCORE_LEVELS[0], CRITIQUE_SILENT)
             else:
-                parsed, raw = await llm.complete_json(
-                    client,
-                    job.messages,
-                    name="criterion_grade",
-                    schema=criterion_schema(job.options),
-                    max_tokens=GRADING_MAX_TOKENS,
-                    temperature=GRADING_TEMPERATURE,
-                )
-                outcome = criterion_outcome_from_model(
-                    parsed=parsed, raw=raw, candidate_turns=candidate_turns
-                )
+                outcome = await _grade_criterion(client, job, candidate_turns)
         await database_sync_to_async(criterion_score_save)(
             report=report, criterion=job.criterion, outcome=outcome
         )

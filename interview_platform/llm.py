@@ -18,7 +18,11 @@ from openai import APIError, AsyncOpenAI
 
 
 class LLMError(Exception):
-    """The model server failed, timed out or returned something unusable."""
+    """The model server failed or timed out: worth retrying later."""
+
+
+class LLMUnusableOutput(LLMError):
+    """The server answered, but not with what was asked for (invalid or truncated JSON)."""
 
 
 # Rough characters per token for budgeting a prompt before sending it; real counts come back in usage.
@@ -29,12 +33,13 @@ def estimate_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 4
 
 
-def async_client() -> AsyncOpenAI:
+def async_client(*, timeout: float | None = None) -> AsyncOpenAI:
+    """`timeout` bounds each wait on the server (for a stream: the wait for the next chunk)."""
     # No client retries: a retry after tokens were streamed would duplicate text. Callers retry.
     return AsyncOpenAI(
         base_url=settings.LLM_BASE_URL,
         api_key=settings.LLM_API_KEY,
-        timeout=settings.LLM_TIMEOUT_SECONDS,
+        timeout=timeout or settings.LLM_TIMEOUT_SECONDS,
         max_retries=0,
     )
 
@@ -146,7 +151,7 @@ async def complete_json(
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise LLMError(f"model returned invalid JSON ({error}): {raw[:200]!r}") from error
+        raise LLMUnusableOutput(f"model returned invalid JSON ({error}): {raw[:200]!r}") from error
     if not isinstance(parsed, dict):
-        raise LLMError(f"model returned JSON that is not an object: {raw[:200]!r}")
+        raise LLMUnusableOutput(f"model returned JSON that is not an object: {raw[:200]!r}")
     return parsed, raw

@@ -134,7 +134,10 @@ LLM_MODEL = env.str("LLM_MODEL", default="smollm2-135m-instruct")
 LLM_API_KEY = env.str("LLM_API_KEY", default="EMPTY")
 LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=4096)
 LLM_REPLY_MAX_TOKENS = env.int("LLM_REPLY_MAX_TOKENS", default=160)
-LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=120.0)
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
+# A grading request waits for a whole structured answer while the server batches every criterion
+# of the session (and maybe other sessions): on a CPU that is minutes, on a GPU seconds.
+LLM_GRADING_TIMEOUT_SECONDS = env.float("LLM_GRADING_TIMEOUT_SECONDS", default=600.0)
 LLM_GRADING_CONCURRENCY = env.int("LLM_GRADING_CONCURRENCY", default=16)
 
 # --- Embeddings ------------------------------------------------------------------------------

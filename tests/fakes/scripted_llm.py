@@ -18,6 +18,7 @@ class Script:
     seconds_per_token: float = 0.0
     http_status: int = 200
     drop_after_tokens: int | None = None  # close the connection without finishing the stream
+    completion: str = "{}"  # the message content of a non-streaming answer
     client_disconnects: int = 0
     requests: list[dict] = field(default_factory=list)
 
@@ -65,6 +66,9 @@ class ScriptedLLM:
                     body = json.dumps({"error": {"message": "scripted failure", "code": script.http_status}})
                     self._respond(script.http_status, body.encode())
                     return
+                if not request.get("stream"):
+                    self._respond(200, json.dumps(self._completion(script.completion)).encode())
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -91,6 +95,18 @@ class ScriptedLLM:
                     self._chunk(b"")
                 except (BrokenPipeError, ConnectionResetError):
                     script.client_disconnects += 1
+
+            def _completion(self, content: str) -> dict:
+                return {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "scripted",
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+                }
 
             def _event(self, payload: dict) -> None:
                 payload = {
