@@ -122,7 +122,7 @@ def vllm_command(port: int) -> list[str]:
         "--dtype", "bfloat16",
         # Structured output may otherwise pad JSON with whitespace until max_tokens (seen with
         # the small CPU model), which truncates it.
-        "--structured-outputs-config", '{"disable_any_whitespace": true}',
+        "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
         # Graph compilation makes start-up ~3x slower on the CPU for ~25% more throughput;
         # VLLM_COMPILE=1 turns it back on.
         *([] if os.environ.get("VLLM_COMPILE") == "1" else ["--enforce-eager"]),
@@ -165,13 +165,22 @@ def start_vllm(stack: Stack, port: int = DEFAULT_VLLM_PORT) -> str:
 
 
 def wait_for_llm(stack: Stack | None, base_url: str, timeout: float = VLLM_START_TIMEOUT_SECONDS) -> None:
-    """Waits for /v1/models to answer, printing progress (CPU start-up takes one to three minutes)."""
+    """Waits for /v1/models to answer, printing progress (CPU start-up takes one to three minutes).
+
+    Without the stack at hand (pytest, started by `devstack run`), the server's pid and log come
+    in LLM_SERVER_PID / LLM_SERVER_LOG, so a server that died fails the wait at once.
+    """
     started = time.monotonic()
     last_report = 0.0
     while not llm_answers(base_url):
         elapsed = time.monotonic() - started
         if stack is not None:
             stack.check_alive()
+        elif pid := os.environ.get("LLM_SERVER_PID"):
+            if not _process_alive(int(pid)):
+                log = Path(os.environ.get("LLM_SERVER_LOG", "/dev/null"))
+                tail = log.read_bytes()[-3000:].decode(errors="replace") if log.exists() else ""
+                raise StackError(f"the model server (pid {pid}) exited; end of {log}:\n{tail}")
         if elapsed > timeout:
             raise StackError(f"the model server at {base_url} did not answer within {timeout:.0f} s")
         if elapsed - last_report >= 10:
@@ -293,6 +302,21 @@ def running_stack(env: dict[str, str]) -> Iterator[Stack]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _process_alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (exited, its parent not yet told) counts as gone."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.parent.parent.exists():  # Linux
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.2) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -388,6 +412,8 @@ def run(command: list[str]) -> int:
                 # Started first so it loads while the fast tests run; LLM tests wait for it.
                 say("starting the interviewer model in the background (vLLM on the CPU)")
                 start_vllm(stack)
+                env["LLM_SERVER_PID"] = str(stack.children["vllm"].process.pid)
+                env["LLM_SERVER_LOG"] = str(stack.children["vllm"].log_path)
             return subprocess.run(command, env=env, cwd=ROOT, check=False).returncode
         except KeyboardInterrupt:
             return 130

@@ -24,6 +24,7 @@ from interviews.selectors import turn_as_frame
 logger = logging.getLogger(__name__)
 
 MODEL_FAILED_MESSAGE = "The interviewer model did not answer. Send your message again to retry."
+EMPTY_REPLY_ATTEMPTS = 2
 
 
 @dataclass
@@ -70,21 +71,27 @@ async def stream_reply(*, turn: Turn, messages: list[dict[str, str]]) -> Turn:
         await realtime.send_frame(layer, group, {"type": realtime.TURN_STARTED, "turn": turn_as_frame(turn)})
         client = llm.async_client()
         try:
-            async for delta in llm.stream_chat(
-                client, messages, max_tokens=settings.LLM_REPLY_MAX_TOKENS, stats=stats
-            ):
-                if await live.cancel_requested(redis, turn.pk):
-                    status = Turn.Status.CANCELLED
-                    break  # leaving the iteration closes the HTTP stream: vLLM aborts the request
-                outbox.text += delta
-                now = time.monotonic()
-                if now - outbox.last_flush >= settings.INTERVIEW_COALESCE_SECONDS:
-                    await flush()
-                if now - outbox.last_save >= settings.INTERVIEW_PARTIAL_SAVE_SECONDS:
-                    outbox.last_save = now
-                    await database_sync_to_async(services.interviewer_turn_save_partial)(
-                        turn_id=turn.pk, content=outbox.text
-                    )
+            # A small model sometimes ends at once with nothing but whitespace; nothing was sent
+            # then, so asking again cannot duplicate text.
+            for _attempt in range(EMPTY_REPLY_ATTEMPTS):
+                stats = llm.StreamStats()
+                async for delta in llm.stream_chat(
+                    client, messages, max_tokens=settings.LLM_REPLY_MAX_TOKENS, stats=stats
+                ):
+                    if await live.cancel_requested(redis, turn.pk):
+                        status = Turn.Status.CANCELLED
+                        break  # leaving the iteration closes the HTTP stream: vLLM aborts the request
+                    outbox.text += delta
+                    now = time.monotonic()
+                    if now - outbox.last_flush >= settings.INTERVIEW_COALESCE_SECONDS:
+                        await flush()
+                    if now - outbox.last_save >= settings.INTERVIEW_PARTIAL_SAVE_SECONDS:
+                        outbox.last_save = now
+                        await database_sync_to_async(services.interviewer_turn_save_partial)(
+                            turn_id=turn.pk, content=outbox.text
+                        )
+                if outbox.text.strip() or status == Turn.Status.CANCELLED:
+                    break
         except llm.LLMError as exc:
             logger.warning("interviewer turn %s failed: %s", turn.pk, exc)
             status, error = Turn.Status.FAILED, str(exc)

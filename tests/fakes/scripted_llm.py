@@ -103,7 +103,11 @@ class ScriptedLLM:
                     "created": 0,
                     "model": "scripted",
                     "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop",
+                        }
                     ],
                     "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
                 }
