@@ -176,11 +176,10 @@ def wait_for_llm(stack: Stack | None, base_url: str, timeout: float = VLLM_START
         elapsed = time.monotonic() - started
         if stack is not None:
             stack.check_alive()
-        elif pid := os.environ.get("LLM_SERVER_PID"):
-            if not _process_alive(int(pid)):
-                log = Path(os.environ.get("LLM_SERVER_LOG", "/dev/null"))
-                tail = log.read_bytes()[-3000:].decode(errors="replace") if log.exists() else ""
-                raise StackError(f"the model server (pid {pid}) exited; end of {log}:\n{tail}")
+        elif (pid := os.environ.get("LLM_SERVER_PID")) and not _process_alive(int(pid)):
+            log = Path(os.environ.get("LLM_SERVER_LOG", "/dev/null"))
+            tail = log.read_bytes()[-3000:].decode(errors="replace") if log.exists() else ""
+            raise StackError(f"the model server (pid {pid}) exited; end of {log}:\n{tail}")
         if elapsed > timeout:
             raise StackError(f"the model server at {base_url} did not answer within {timeout:.0f} s")
         if elapsed - last_report >= 10:
