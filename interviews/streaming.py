@@ -8,6 +8,7 @@ token, and each frame has a per-turn sequence number and the offset of its first
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_FAILED_MESSAGE = "The interviewer model did not answer. Send your message again to retry."
 EMPTY_REPLY_ATTEMPTS = 2
+# Pauses between attempts when the model server cannot be reached before any text was sent.
+MODEL_RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0)
 
 
 @dataclass
@@ -70,27 +73,41 @@ async def stream_reply(*, turn: Turn, messages: list[dict[str, str]]) -> Turn:
         await live.set_partial(redis, turn.pk, "")
         await realtime.send_frame(layer, group, {"type": realtime.TURN_STARTED, "turn": turn_as_frame(turn)})
         client = llm.async_client()
+
+        async def stream_once() -> llm.StreamStats:
+            attempt_stats = llm.StreamStats()
+            async for delta in llm.stream_chat(
+                client, messages, max_tokens=settings.LLM_REPLY_MAX_TOKENS, stats=attempt_stats
+            ):
+                if await live.cancel_requested(redis, turn.pk):
+                    nonlocal status
+                    status = Turn.Status.CANCELLED
+                    break  # leaving the iteration closes the HTTP stream: vLLM aborts the request
+                outbox.text += delta
+                now = time.monotonic()
+                if now - outbox.last_flush >= settings.INTERVIEW_COALESCE_SECONDS:
+                    await flush()
+                if now - outbox.last_save >= settings.INTERVIEW_PARTIAL_SAVE_SECONDS:
+                    outbox.last_save = now
+                    await database_sync_to_async(services.interviewer_turn_save_partial)(
+                        turn_id=turn.pk, content=outbox.text
+                    )
+            return attempt_stats
+
         try:
-            # A small model sometimes ends at once with nothing but whitespace; nothing was sent
-            # then, so asking again cannot duplicate text.
-            for _attempt in range(EMPTY_REPLY_ATTEMPTS):
-                stats = llm.StreamStats()
-                async for delta in llm.stream_chat(
-                    client, messages, max_tokens=settings.LLM_REPLY_MAX_TOKENS, stats=stats
-                ):
-                    if await live.cancel_requested(redis, turn.pk):
-                        status = Turn.Status.CANCELLED
-                        break  # leaving the iteration closes the HTTP stream: vLLM aborts the request
-                    outbox.text += delta
-                    now = time.monotonic()
-                    if now - outbox.last_flush >= settings.INTERVIEW_COALESCE_SECONDS:
-                        await flush()
-                    if now - outbox.last_save >= settings.INTERVIEW_PARTIAL_SAVE_SECONDS:
-                        outbox.last_save = now
-                        await database_sync_to_async(services.interviewer_turn_save_partial)(
-                            turn_id=turn.pk, content=outbox.text
-                        )
-                if outbox.text.strip() or status == Turn.Status.CANCELLED:
+            for attempt, pause in enumerate(MODEL_RETRY_PAUSES, start=1):
+                try:
+                    stats = await stream_once()
+                except llm.LLMError as exc:
+                    # Only while nothing was sent: a retry then cannot duplicate text. This rides
+                    # out a model server that is (re)starting.
+                    if outbox.text or attempt == len(MODEL_RETRY_PAUSES):
+                        raise
+                    logger.info("interviewer turn %s: %s; retrying in %s s", turn.pk, exc, pause)
+                    await asyncio.sleep(pause)
+                    continue
+                # A small model sometimes ends at once with only whitespace: ask once more.
+                if outbox.text.strip() or status == Turn.Status.CANCELLED or attempt >= EMPTY_REPLY_ATTEMPTS:
                     break
         except llm.LLMError as exc:
             logger.warning("interviewer turn %s failed: %s", turn.pk, exc)

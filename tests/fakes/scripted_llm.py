@@ -17,6 +17,7 @@ class Script:
     tokens: list[str] = field(default_factory=lambda: [f"word{i} " for i in range(20)])
     seconds_per_token: float = 0.0
     http_status: int = 200
+    failing_requests: int = 0  # answer this many requests with http_status, then succeed
     drop_after_tokens: int | None = None  # close the connection without finishing the stream
     completion: str = "{}"  # the message content of a non-streaming answer
     client_disconnects: int = 0
@@ -62,7 +63,8 @@ class ScriptedLLM:
                 length = int(self.headers.get("Content-Length", 0))
                 request = json.loads(self.rfile.read(length))
                 script.requests.append(request)
-                if script.http_status != 200:
+                failing = script.failing_requests == 0 or len(script.requests) <= script.failing_requests
+                if script.http_status != 200 and failing:
                     body = json.dumps({"error": {"message": "scripted failure", "code": script.http_status}})
                     self._respond(script.http_status, body.encode())
                     return

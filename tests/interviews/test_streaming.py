@@ -98,13 +98,36 @@ async def test_deltas_are_coalesced_not_sent_per_token(settings, reply_turn):
     assert 2 <= len(deltas) <= 15
 
 
-async def test_a_model_error_fails_the_turn_with_a_clear_message(settings, reply_turn):
+@pytest.fixture
+def quick_retries(monkeypatch):
+    monkeypatch.setattr(streaming, "MODEL_RETRY_PAUSES", (0.01, 0.01, 0.01))
+
+
+async def test_a_model_error_fails_the_turn_with_a_clear_message(settings, reply_turn, quick_retries):
     with ScriptedLLM(Script(http_status=500)) as server:
         settings.LLM_BASE_URL = server.base_url
         finished, frames = await run_and_collect(reply_turn, [{"role": "user", "content": "hi"}])
+    assert len(server.script.requests) == 3, "retried before giving up"
     assert finished.status == Turn.Status.FAILED and "500" in finished.error
     assert frames[-1]["type"] == realtime.TURN_FAILED
     assert frames[-1]["message"] == streaming.MODEL_FAILED_MESSAGE
+
+
+async def test_a_model_server_that_recovers_before_any_text_is_retried(settings, reply_turn, quick_retries):
+    with ScriptedLLM(Script(http_status=503, failing_requests=2)) as server:
+        settings.LLM_BASE_URL = server.base_url
+        finished, frames = await run_and_collect(reply_turn, [{"role": "user", "content": "hi"}])
+    assert len(server.script.requests) == 3
+    assert finished.status == Turn.Status.COMPLETE
+    assert text_from_deltas(frames).strip() == finished.content == "".join(Script().tokens).strip()
+
+
+async def test_an_empty_reply_is_asked_for_again(settings, reply_turn):
+    with ScriptedLLM(Script(tokens=["  "])) as server:
+        settings.LLM_BASE_URL = server.base_url
+        finished, _ = await run_and_collect(reply_turn, [{"role": "user", "content": "hi"}])
+    assert len(server.script.requests) == streaming.EMPTY_REPLY_ATTEMPTS
+    assert finished.status == Turn.Status.FAILED and finished.error == "The model returned an empty reply."
 
 
 async def test_a_stream_dropped_midway_keeps_the_text_received_so_far(settings, reply_turn):
