@@ -9,7 +9,6 @@ selectors behind database_sync_to_async.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
@@ -132,10 +131,12 @@ class InterviewConsumer(AsyncWebsocketConsumer):
     async def _end_at_deadline(self, deadline_at: Any) -> None:
         delay = (deadline_at - timezone.now()).total_seconds()
         await asyncio.sleep(max(0.0, delay) + 0.2)
-        with contextlib.suppress(Exception):  # the beat sweeper ends it if this fails
+        try:
             await database_sync_to_async(services.session_finalize)(
                 session_id=self.session_id, reason=InterviewSession.EndReason.TIME_UP
             )
+        except Exception:  # the beat sweeper ends it within seconds anyway
+            logger.exception("could not end session %s at its deadline", self.session_id)
 
     @database_sync_to_async
     def _load_session(self) -> InterviewSession | None:
