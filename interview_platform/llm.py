@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from django.conf import settings
 from openai import APIError, AsyncOpenAI
 
@@ -31,6 +32,29 @@ CHARS_PER_TOKEN = 3.2
 
 def estimate_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 4
+
+
+SERVER_READY_CACHE_SECONDS = 5
+
+
+def server_ready() -> bool:
+    """Whether the model server answers /models (cached briefly: pages call this on every view)."""
+    from django.core.cache import cache
+
+    cached = cache.get("llm:ready")
+    if cached is not None:
+        return bool(cached)
+    try:
+        response = httpx.get(
+            settings.LLM_BASE_URL.rstrip("/") + "/models",
+            headers={"Authorization": f"Bearer {settings.LLM_API_KEY}"},
+            timeout=1.0,
+        )
+        ready = response.status_code == 200
+    except httpx.HTTPError:
+        ready = False
+    cache.set("llm:ready", int(ready), SERVER_READY_CACHE_SECONDS)
+    return ready
 
 
 def async_client(*, timeout: float | None = None) -> AsyncOpenAI:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from grading.selectors import criteria_for_session
-from interview_platform import errors, realtime
+from interview_platform import errors, llm, realtime
 from interviews import selectors, services
 from interviews.models import InterviewSession, Question
 
@@ -29,6 +29,7 @@ def question_list(request: HttpRequest) -> HttpResponse:
             "classic": [q for q in questions if q.category == Question.Category.CLASSIC],
             "ml_systems": [q for q in questions if q.category == Question.Category.ML_SYSTEMS],
             "sessions": sessions,
+            "model_ready": llm.server_ready(),
         },
     )
 
@@ -36,7 +37,9 @@ def question_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def question_detail(request: HttpRequest, slug: str) -> HttpResponse:
     question = get_object_or_404(selectors.question_list_published(), slug=slug)
-    return render(request, "interviews/question_detail.html", {"question": question})
+    return render(
+        request, "interviews/question_detail.html", {"question": question, "model_ready": llm.server_ready()}
+    )
 
 
 @login_required
