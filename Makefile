@@ -62,8 +62,10 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup setup-vllm
-	$(PY) -m interview_platform.devstack run $(PY) bench/bench_streaming.py $(ARGS)
+# The streaming benchmark isolates platform overhead with a fixed-rate scripted token source, so no
+# model server is started (an unreachable LLM_BASE_URL tells devstack not to).
+bench: setup
+	LLM_BASE_URL=http://127.0.0.1:9/v1 $(PY) -m interview_platform.devstack run $(PY) bench/bench_streaming.py $(ARGS)
 
 seed: setup
 	$(PY) manage.py seed_questions

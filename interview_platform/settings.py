@@ -66,11 +66,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
+CHANNEL_REDIS_SOCKET_TIMEOUT = 30
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [env.str("CHANNEL_REDIS_URL", default=REDIS_URL)],
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly channels-redis's
+            # 5 s BZPOPMIN wait: under load the read times out first and the consumer dies
+            # ("Timeout reading from ..."). The socket timeout must exceed the blocking wait.
+            "hosts": [
+                {
+                    "address": env.str("CHANNEL_REDIS_URL", default=REDIS_URL),
+                    "socket_timeout": CHANNEL_REDIS_SOCKET_TIMEOUT,
+                }
+            ],
             # Deltas are coalesced to ~25/s per stream; a slow browser must not drop the tail of
             # a reply, so each channel holds several seconds of frames before group_send drops.
             "capacity": 1000,

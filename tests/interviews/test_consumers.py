@@ -176,3 +176,18 @@ async def test_the_clock_ends_the_session_at_the_deadline_while_connected(enqueu
         ended = await communicator.receive_json_from(timeout=5)
     assert ended["type"] == realtime.SESSION_ENDED and ended["reason"] == "time_up"
     await communicator.disconnect()
+
+
+async def test_an_idle_channel_outlives_the_layers_blocking_wait():
+    """A socket with nothing to receive must keep waiting, not die on a Redis read timeout."""
+    import asyncio
+
+    from channels.layers import channel_layers
+
+    layer = channel_layers.make_backend("default")
+    channel = await layer.new_channel()
+    pool_timeout = layer.hosts[0]["socket_timeout"]
+    assert pool_timeout > layer.brpop_timeout
+    with pytest.raises(asyncio.TimeoutError):  # from wait_for: nothing arrived, nothing broke
+        await asyncio.wait_for(layer.receive(channel), timeout=layer.brpop_timeout * 2 + 1)
+    await layer.close_pools()
