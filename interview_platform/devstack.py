@@ -294,12 +294,14 @@ def running_stack(env: dict[str, str]) -> Iterator[Stack]:
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    # Both explicitly: a shell starting us in the background may have set SIGINT to "ignore".
+    previous = {sig: signal.signal(sig, terminate) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stack
     finally:
         stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _process_alive(pid: int) -> bool:
@@ -386,6 +388,7 @@ def demo() -> int:
             )
             wait_for_llm(stack, env["LLM_BASE_URL"])
             say(f"ready: open http://127.0.0.1:{port}/  (logs in {LOG_DIR}; Ctrl-C stops everything)")
+            manage("create_demo_users", env=env)  # the accounts again, next to the URL
             while True:
                 stack.check_alive()
                 time.sleep(1)

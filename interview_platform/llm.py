@@ -101,6 +101,7 @@ async def stream_chat(
     max_tokens: int,
     stats: StreamStats,
     temperature: float = 0.7,
+    frequency_penalty: float = 0.3,
 ) -> AsyncIterator[str]:
     """Yields text deltas as the server generates them; fills `stats` as it goes.
 
@@ -113,6 +114,8 @@ async def stream_chat(
             messages=messages,  # type: ignore[arg-type]
             max_tokens=max_tokens,
             temperature=temperature,
+            # Some pressure against the repetition loops a small model falls into.
+            frequency_penalty=frequency_penalty,
             stream=True,
             stream_options={"include_usage": True},
         )

@@ -145,6 +145,10 @@ def build_messages(*, session: InterviewSession, reply: Turn, now: datetime) -> 
         {"role": "assistant" if turn.role == Turn.Role.INTERVIEWER else "user", "content": turn.content}
         for turn in history
     ]
+    if history and history[0].seq == 1 and history[0].role == Turn.Role.INTERVIEWER:
+        # The opening restates the problem the system message already holds; given in full, a
+        # small model copies it back as its reply. Its last paragraph (the first question) is kept.
+        conversation[0]["content"] = history[0].content.strip().rsplit("\n\n", 1)[-1]
     budget = (
         settings.LLM_CONTEXT_TOKENS
         - settings.LLM_REPLY_MAX_TOKENS

@@ -67,8 +67,18 @@
     transcriptEl.insertBefore(el, after || transcriptEl.querySelector(".pending") || null);
   }
 
+  // Our own texts use **bold**; built as DOM nodes, so nothing in a message is ever parsed as HTML.
+  function setText(el, text) {
+    el.textContent = "";
+    text.split(/\*\*(.+?)\*\*/s).forEach((part, i) => {
+      if (!part) return;
+      if (i % 2) { const strong = document.createElement("strong"); strong.textContent = part; el.append(strong); }
+      else el.append(document.createTextNode(part));
+    });
+  }
+
   function render(turn) {
-    turn.el.querySelector(".text").textContent = turn.content;
+    setText(turn.el.querySelector(".text"), turn.content);
     const labels = { streaming: "", cancelled: "(stopped)", failed: "(the interviewer could not answer)" };
     turn.el.querySelector(".state").textContent = labels[turn.status] || "";
     turn.el.classList.toggle("streaming", turn.status === "streaming");

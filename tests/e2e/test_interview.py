@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from datetime import timedelta
 
@@ -82,6 +83,11 @@ def dom_transcript(page) -> list[str]:
     return page.eval_on_selector_all("#transcript .turn .text", "els => els.map(e => e.textContent)")
 
 
+def as_displayed(content: str) -> str:
+    """The text a turn shows: its **bold** markers become <strong> elements."""
+    return re.sub(r"\*\*(.+?)\*\*", r"\1", content, flags=re.S)
+
+
 def test_a_candidate_runs_a_whole_interview_in_the_browser(live_stack, browser, short_question, candidate):
     page = browser.new_page()
     page.set_default_timeout(30_000)
@@ -114,7 +120,7 @@ def test_a_candidate_runs_a_whole_interview_in_the_browser(live_stack, browser, 
     page.reload()
     page.get_by_text("Connected").wait_for()
     wait_for_reply(page, replies_before=0)
-    stored = list(session.turns.order_by("seq").values_list("content", flat=True))
+    stored = [as_displayed(c) for c in session.turns.order_by("seq").values_list("content", flat=True)]
     assert dom_transcript(page) == stored
 
     # The clock runs out on the server; the room says so and moves to the report.

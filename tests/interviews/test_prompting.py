@@ -75,3 +75,15 @@ def test_roles_alternate_even_when_a_reply_was_empty():
         {"role": "assistant", "content": "Welcome."},
         {"role": "user", "content": "First.\n\nSecond."},
     ]
+
+
+def test_the_opening_is_condensed_to_its_question_in_the_history(session_with_rubric):
+    session = session_with_rubric
+    opening = (
+        "Hi, I'll be your interviewer.\n\n**Design a rate limiter**\n\nLet's start: what would you clarify?"
+    )
+    add_turn(session, Turn.Role.INTERVIEWER, opening)
+    add_turn(session, Turn.Role.CANDIDATE, "Per user or per key?")
+    reply = add_turn(session, Turn.Role.INTERVIEWER, "", status=Turn.Status.STREAMING)
+    messages = prompting.build_messages(session=session, reply=reply, now=session.started_at)
+    assert messages[1] == {"role": "assistant", "content": "Let's start: what would you clarify?"}
