@@ -230,6 +230,8 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    command: list[str]
+    extra_env: dict[str, str] | None = None
 
 
 @dataclass
@@ -238,6 +240,7 @@ class Stack:
 
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: dict[str, Child] = field(default_factory=dict)
+    restarts: dict[str, list[float]] = field(default_factory=dict)
 
     def start(self, name: str, command: Sequence[str], extra_env: dict[str, str] | None = None) -> Child:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -255,7 +258,7 @@ class Stack:
             start_new_session=True,
         )
         log.close()
-        child = Child(name, process, log_path)
+        child = Child(name, process, log_path, list(command), extra_env)
         self.children[name] = child
         return child
 
@@ -269,6 +272,28 @@ class Stack:
             if code is not None:
                 tail = child.log_path.read_bytes()[-3000:].decode(errors="replace")
                 raise StackError(f"{child.name} exited with code {code}; end of {child.log_path}:\n{tail}")
+
+    def restart_exited(self, *, max_restarts: int = 3, window: float = 120) -> list[str]:
+        """Starts again any child that exited, as a supervisor would: a worker killed mid-interview
+        comes back and picks up the task Redis still holds for it (tasks are acked late). A child
+        that keeps exiting stops the stack with its log."""
+        restarted = []
+        for name, child in list(self.children.items()):
+            code = child.process.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(name, []) if now - t < window]
+            if len(recent) >= max_restarts:
+                tail = child.log_path.read_bytes()[-3000:].decode(errors="replace")
+                raise StackError(
+                    f"{name} exited {len(recent) + 1} times in {window:.0f} s; end of {child.log_path}:\n{tail}"
+                )
+            self.restarts[name] = [*recent, now]
+            say(f"{name} exited with code {code}; starting it again (log: {child.log_path})")
+            self.start(name, child.command, child.extra_env)
+            restarted.append(name)
+        return restarted
 
     def stop(self, timeout: float = 15) -> None:
         for child in reversed(self.children.values()):
@@ -390,7 +415,7 @@ def demo() -> int:
             say(f"ready: open http://127.0.0.1:{port}/  (logs in {LOG_DIR}; Ctrl-C stops everything)")
             manage("create_demo_users", env=env)  # the accounts again, next to the URL
             while True:
-                stack.check_alive()
+                stack.restart_exited()
                 time.sleep(1)
         except KeyboardInterrupt:
             say("stopping")
