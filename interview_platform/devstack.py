@@ -195,7 +195,8 @@ def wait_for_llm(stack: Stack | None, base_url: str, timeout: float = VLLM_START
 
 
 def celery_worker_command(queue: str, concurrency: int) -> list[str]:
-    # The interviewer queue is I/O-bound streaming: threads, not prefork (see ARCHITECTURE.md).
+    # The interviewer queue is I/O-bound streaming: threads, not prefork: a thread per stream is cheap, and
+    # prefork would hold a process (and its torch import) per concurrent reply.
     return [
         str(VENV_BIN / "celery"), "-A", "interview_platform", "worker",
         "-Q", queue, "-P", "threads", "-c", str(concurrency),
