@@ -11,9 +11,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from grading.selectors import report_for_user
 from interview_platform import realtime
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-
 
 class ReportConsumer(AsyncWebsocketConsumer):
     group: str
@@ -21,12 +18,12 @@ class ReportConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            await realtime.refuse(self, realtime.CLOSE_UNAUTHORIZED)
             return
         session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         report = await database_sync_to_async(report_for_user)(user=user, session_id=session_id)
         if report is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await realtime.refuse(self, realtime.CLOSE_FORBIDDEN)
             return
         self.group = realtime.report_group(session_id)
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -46,6 +46,18 @@ FRAME_TYPES = {
 FORWARD = "frame.forward"
 
 
+# Close codes for a refused WebSocket, shared with the pages' JavaScript.
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+async def refuse(consumer: Any, code: int) -> None:
+    """Accept, then close with our code: a close before accept is a rejected handshake, which
+    browsers see as 1006 and cannot tell from a network drop (they would retry forever)."""
+    await consumer.accept()
+    await consumer.close(code=code)
+
+
 def session_group(session_id: int) -> str:
     return f"interview.{session_id}"
 

@@ -23,8 +23,6 @@ from interviews.models import InterviewSession
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 MAX_FRAME_BYTES = 64 * 1024
 
 
@@ -37,12 +35,12 @@ class InterviewConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope["user"]
         if not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHORIZED)
+            await realtime.refuse(self, realtime.CLOSE_UNAUTHORIZED)
             return
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         session = await self._load_session()
         if session is None or not selectors.session_can_view(user=user, session=session):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await realtime.refuse(self, realtime.CLOSE_FORBIDDEN)
             return
         self.can_speak = selectors.session_can_speak(user=user, session=session)
         self.group = realtime.session_group(self.session_id)

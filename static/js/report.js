@@ -25,7 +25,11 @@
         statusEl.textContent = "Waiting for the grader…";
       }
     };
-    ws.onclose = () => { setTimeout(connect, retryMs); retryMs = Math.min(retryMs * 2, 10000); };
+    ws.onclose = (event) => {
+      if (event.code === 4401 || event.code === 4403) { statusEl.textContent = "You cannot follow this report."; return; }
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
   }
   connect();
 })();

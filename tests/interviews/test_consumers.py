@@ -36,6 +36,16 @@ async def connect(session_id: int, user=None, origin=ORIGIN):
     return communicator, connected, code
 
 
+async def refusal_code(session_id: int, user=None, origin=ORIGIN) -> int | str:
+    """How a connection is refused: our close code after accept, or "handshake" if never accepted."""
+    communicator, connected, _ = await connect(session_id, user, origin)
+    if not connected:
+        return "handshake"
+    first = await communicator.receive_output(timeout=5)
+    assert first["type"] == "websocket.close", f"expected a refusal, got {first}"
+    return first["code"]
+
+
 @pytest.fixture
 def enqueued():
     with mock.patch("interviews.tasks.interviewer_turn.delay") as delay:
@@ -49,20 +59,18 @@ def session():
     return session
 
 
-async def test_anonymous_users_are_refused(session):
-    _, connected, code = await connect(session.pk)
-    assert not connected and code == 4401
+async def test_anonymous_users_are_refused_with_a_code_the_page_understands(session):
+    assert await refusal_code(session.pk) == 4401
 
 
 async def test_candidate_cannot_join_another_candidates_session(session):
     stranger = await database_sync_to_async(UserFactory)()
-    _, connected, code = await connect(session.pk, stranger)
-    assert not connected and code == 4403
+    assert await refusal_code(session.pk, stranger) == 4403
 
 
 async def test_a_foreign_origin_is_refused(session):
-    _, connected, _ = await connect(session.pk, session.candidate, origin=(b"origin", b"http://evil.example"))
-    assert not connected
+    origin = (b"origin", b"http://evil.example")
+    assert await refusal_code(session.pk, session.candidate, origin=origin) == "handshake"
 
 
 async def test_the_first_frame_is_a_sync_with_the_clock_and_transcript(session):
