@@ -13,7 +13,7 @@ from django.utils import timezone
 from interview_platform import errors, realtime
 from interviews import live, prompting
 from interviews.models import InterviewSession, Question, Turn
-from interviews.selectors import session_phase
+from interviews.selectors import session_phase, turn_as_frame
 
 logger = logging.getLogger(__name__)
 
@@ -176,15 +176,29 @@ def session_finalize_expired(*, now=None) -> list[int]:  # type: ignore[no-untyp
     ]
 
 
-STALE_STREAM_AFTER = timedelta(minutes=10)
+STALE_STREAM_AFTER = timedelta(minutes=5)
+STALE_STREAM_ERROR = "The reply was interrupted."
 
 
-def turn_fail_stale_streams(*, now=None) -> int:  # type: ignore[no-untyped-def]
-    """A reply whose worker died without redelivery must not look 'streaming' forever."""
+def turn_fail_stale_streams(*, now=None) -> list[int]:  # type: ignore[no-untyped-def]
+    """A reply whose worker died (and whose task is not redelivered yet) must not look 'streaming'
+    forever: it is failed with the text it had reached, and every tab watching is told."""
     now = now or timezone.now()
-    return Turn.objects.filter(status=Turn.Status.STREAMING, created_at__lt=now - STALE_STREAM_AFTER).update(
-        status=Turn.Status.FAILED, error="The reply was interrupted.", completed_at=now
-    )
+    failed = []
+    for turn in Turn.objects.filter(status=Turn.Status.STREAMING, created_at__lt=now - STALE_STREAM_AFTER):
+        live_text = live.partial_text(turn.pk) or ""
+        content = live_text if len(live_text) > len(turn.content) else turn.content
+        updated = Turn.objects.filter(pk=turn.pk, status=Turn.Status.STREAMING).update(
+            status=Turn.Status.FAILED, error=STALE_STREAM_ERROR, completed_at=now, content=content
+        )
+        if updated:
+            turn.refresh_from_db()
+            realtime.publish(
+                realtime.session_group(turn.session_id),
+                {"type": realtime.TURN_FAILED, "turn": turn_as_frame(turn), "message": STALE_STREAM_ERROR},
+            )
+            failed.append(turn.pk)
+    return failed
 
 
 # --- The interviewer's side, called by the streaming task ----------------------------------------

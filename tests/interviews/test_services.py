@@ -175,3 +175,16 @@ def test_trim_history_keeps_the_opening_and_the_newest_turns_within_budget():
     assert trimmed[-1] == messages[-1]
     assert len(trimmed) < len(messages)
     assert trim_history(messages[:3], budget_tokens=100_000) == messages[:3]
+
+
+def test_a_reply_left_streaming_by_a_dead_worker_is_failed_with_the_text_it_reached():
+    session = InterviewSessionFactory()
+    stale = add_turn(session, Turn.Role.INTERVIEWER, "I", status=Turn.Status.STREAMING)
+    Turn.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    fresh = add_turn(session, Turn.Role.INTERVIEWER, "Wh", status=Turn.Status.STREAMING)
+    live._sync_client().set(live.partial_key(stale.pk), "I'm glad you brought it up.")
+    assert services.turn_fail_stale_streams() == [stale.pk]
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == Turn.Status.FAILED and stale.content == "I'm glad you brought it up."
+    assert fresh.status == Turn.Status.STREAMING
