@@ -213,6 +213,7 @@
       if (!seen.has(clientId)) sendFrame({ type: F.CANDIDATE_MESSAGE, client_id: clientId, text: item.text });
     }
     if (session.status !== "active") { markEnded(); return; }
+    setConnection("Connected", true);
     [input, sendBtn, endBtn].forEach((el) => el && (el.disabled = false));
     tick();
   };
@@ -241,7 +242,8 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + cfg.wsPath);
-    ws.onopen = () => { retryMs = 500; setConnection("Connected", true); };
+    // "Connected" only once the transcript is in (the sync frame), not when the socket opens.
+    ws.onopen = () => { retryMs = 500; setConnection("Loading the conversation…", false); };
     ws.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       const handler = handlers[frame.type];
